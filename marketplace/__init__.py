@@ -1,0 +1,1 @@
+"""The marketplace: its events, services, gateway, configuration and command line."""
