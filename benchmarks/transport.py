@@ -44,10 +44,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pika  # noqa: E402
+import pika
 
-import transports  # noqa: E402
-from transports.rabbitmq_node import ThrowawayNode  # noqa: E402
+import transports
+from transports.rabbitmq_node import ThrowawayNode
 
 BODY = b"x" * 200
 RAW_CONFIRMS_OUTSTANDING = 1000
@@ -224,7 +224,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its settings and figures."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--latency-messages", type=int, default=2_000)
@@ -242,9 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         rabbit = None if args.skip_rabbitmq else stack.enter_context(transports.connect(url))
         print("settings:")
         print(f"  python {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}")
-        print(f"  rounds {args.rounds} (interleaved, order alternating), {args.messages} messages of {len(BODY)} bytes")
+        print(f"  rounds {args.rounds} (interleaved, order alternating)")
+        print(f"  {args.messages} messages of {len(BODY)} bytes per workload and round")
         if rabbit is not None:
-            print(f"  broker {transports.mask_password(url or '')}, classic durable queues, persistent messages")
+            print(
+                f"  broker {transports.mask_password(url or '')}, classic durable queues, persistent messages"
+            )
             print(
                 f"  raw pika baseline: SelectConnection, {RAW_CONFIRMS_OUTSTANDING} confirms outstanding, "
                 f"consumer prefetch {RAW_PREFETCH}, ack per message"

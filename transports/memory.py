@@ -1,8 +1,8 @@
 """The in-memory broker: the transport contract with RabbitMQ's observable semantics, in one process.
 
-URL: `memory://`. Every `Transport` object is its own private broker: two
-transports opened with the same URL share nothing. Anything after the scheme
-is ignored.
+URL: `memory://`, optionally `memory://?stepping=1` (see Stepping). Every
+`Transport` object is its own private broker: two transports opened with the
+same URL share nothing. Other URL parts are ignored.
 
 Supported: direct, fanout and topic exchanges and the default exchange (the
 routing key names the queue, derived queues included); unroutable messages
@@ -21,6 +21,32 @@ message, return a retry to its queue) is counted nowhere, as on RabbitMQ.
 Threads: one dispatch thread per consumer, and one scheduler thread (started
 on first use) that moves messages whose time is up: retries back to their
 queue, expired messages to the dead-letter queue. `close` joins them all.
+
+Quiescence (both modes)
+    `in_flight()` counts the work the broker still has: messages ready on a
+    queue that has a consumer (held or not), messages waiting in a retry
+    queue, deliveries taken and not settled yet, and requests waiting for
+    their reply. A message is counted as it enters such a queue, before any
+    consumer can take it, and uncounted only after its settlement (and so
+    after whatever its handler published) was carried out: the count cannot
+    reach zero in the middle of a cascade. `is_idle()` is `in_flight() == 0`;
+    `wait_until_idle(timeout)` waits on a condition (no polling) until then,
+    or raises `TimeoutError` naming the queues and consumers still busy.
+    Messages resting where nobody consumes (a dead-letter queue nobody
+    reads, say) are not work.
+
+Stepping (`Transport(stepping=True)`, or `memory://?stepping=1`; details in `_stepping`)
+    Event consumers get no dispatch thread: `pending()` lists the `Step`s
+    that can run next (the head of each consumed queue, each waiting retry:
+    timers release no retry), and `run(step, fault)` runs one in the
+    caller's thread, settling it as a dispatch thread would, and returns a
+    `StepOutcome`. Faults: `DUPLICATE` (delivered twice), `CRASH` (fails
+    with `InjectedCrash` without calling the handler, then retried),
+    `REDELIVER` (the ack is lost: back at the head, redelivered);
+    `faults_applied()` counts them. `hold(queue)` / `release(queue)` reorder
+    deliveries across queues. Request/reply (`serve`, `call`) keeps its
+    threads and runs by itself. Message expiration still goes by the clock:
+    events should not carry one in stepping mode.
 """
 
 from __future__ import annotations
@@ -35,12 +61,26 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from attrs import evolve
 
 from . import _settlement as s
 from . import base
 from . import message as m
+from ._stepping import (
+    Fault,
+    InjectedCrash,
+    Outcome,
+    StaleStep,
+    Step,
+    StepKind,
+    StepOutcome,
+    Stepper,
+    SteppingControls,
+    SteppingError,
+    StepTimeout,
+)
 from .errors import ReplyError, RequestTimeout, TopologyError, TransportClosed, UnknownScheme, Unroutable
 from .message import Delivery, Message
 from .topology import (
@@ -53,6 +93,21 @@ from .topology import (
 )
 from .url import mask_password, scheme_of
 
+__all__ = [
+    "REPLY_TO_PREFIX",
+    "Consumer",
+    "Fault",
+    "InjectedCrash",
+    "Outcome",
+    "StaleStep",
+    "Step",
+    "StepKind",
+    "StepOutcome",
+    "StepTimeout",
+    "SteppingError",
+    "Transport",
+]
+
 REPLY_TO_PREFIX = "amq.rabbitmq.reply-to."
 """Reply addresses handed out by `call` start with this, as RabbitMQ's direct reply-to ones do."""
 _REPLY_QUEUE = "amq.rabbitmq.reply-to"
@@ -60,6 +115,21 @@ _ROUTE_CACHE_SIZE = 10_000
 
 _Entry = tuple[Message, str, str, bool, float | None]
 """A message in a queue: message, exchange, routing key, redelivered, expiry (monotonic) or None."""
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _stepping_in(url: str) -> bool:
+    """The `stepping` parameter of a memory URL (`memory://?stepping=1`); False when absent."""
+    values = parse_qs(urlsplit(url).query, keep_blank_values=True).get("stepping")
+    if not values:
+        return False
+    value = values[-1].strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ValueError(f"{mask_password(url)!r}: stepping={values[-1]!r} is not a yes or a no")
+    return value in _TRUE
 
 
 def _completed() -> Future[None]:
@@ -74,19 +144,70 @@ def _completed() -> Future[None]:
 _CONFIRMED = _completed()
 
 
+class _Activity:
+    """The work the broker still has to do, counted so that quiescence is known rather than guessed.
+
+    `live` counts the messages ready on a counted queue (one with a consumer,
+    or a retry queue), the deliveries taken and not settled yet, and the
+    requests waiting for their reply. A message is counted when it enters a
+    counted queue (under that queue's lock, before anyone can take it) and
+    uncounted only once its settlement is carried out, after whatever the
+    settlement or the handler published was counted: so `live` never drops to
+    zero while a cascade is still under way. Settlements may be deducted late
+    (a dispatch thread deducts a whole batch at once), which only delays the
+    moment zero is seen, never brings it early.
+
+    Lock order: this lock is always taken last (after a queue's lock).
+    """
+
+    __slots__ = ("changed", "live", "lock", "waiters")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.live = 0
+        self.waiters = 0  # threads in `wait_until_idle`: notify only when someone listens
+
+    def add(self, n: int) -> None:
+        """Count `n` more pieces of work."""
+        with self.lock:
+            self.live += n
+
+    def done(self, n: int) -> None:
+        """Count `n` pieces of work as finished; wake the waiters once none is left."""
+        with self.lock:
+            self.live -= n
+            if self.live == 0 and self.waiters:
+                self.changed.notify_all()
+
+
 class _Queue:
     """One queue of the broker: its ready messages and the consumers idly waiting for them."""
 
-    __slots__ = ("consumers", "dead_letter_to", "idle", "lock", "name", "policy", "ready", "ttl")
+    __slots__ = (
+        "activity",
+        "consumers",
+        "counted",
+        "dead_letter_to",
+        "idle",
+        "lock",
+        "name",
+        "policy",
+        "ready",
+        "served",
+        "ttl",
+    )
 
     def __init__(
         self,
         name: str,
+        activity: _Activity,
         policy: RetryPolicy | None = None,
         ttl: float | None = None,
         dead_letter_to: str | None = None,
     ) -> None:
         self.name = name
+        self.activity = activity
         self.policy = policy
         """The retry policy of a declared queue; None for a derived one (dead-letter or retry)."""
         self.ttl = ttl
@@ -99,11 +220,20 @@ class _Queue:
         """Consumers with room for more, blocked until a message arrives."""
         self.consumers = 0
         """Consumers running on this queue, which share its messages."""
+        self.counted = ttl is not None
+        """Whether its ready messages count as work to do (`_Activity`): a retry queue's always do,
+        another queue's while it has consumers; messages at rest where nobody consumes do not."""
+        self.served = False
+        """Whether requests are served from it: its retries keep their timers in stepping mode."""
 
     def put(self, entry: _Entry) -> None:
         """Append `entry` and wake one idle consumer."""
         with self.lock:
             self.ready.append(entry)
+            if self.counted:
+                activity = self.activity
+                with activity.lock:
+                    activity.live += 1
             if self.idle:
                 self.idle.popleft()._wake()
 
@@ -115,10 +245,32 @@ class _Queue:
     def put_front_locked(self, entries: list[_Entry]) -> None:
         """`put_front`, the queue lock being held."""
         self.ready.extendleft(reversed(entries))
+        if self.counted:
+            self.activity.add(len(entries))
         for _ in entries:
             if not self.idle:
                 break
             self.idle.popleft()._wake()
+
+    def joined_locked(self) -> None:
+        """A consumer started on this queue (its lock held): its ready messages are now work to do."""
+        self.consumers += 1
+        if not self.counted:
+            self.counted = True
+            self.activity.add(len(self.ready))
+
+    def left_locked(self) -> None:
+        """A consumer of this queue stopped (its lock held): once none is left, its messages rest."""
+        self.consumers -= 1
+        if self.consumers == 0 and self.ttl is None and self.counted:
+            self.counted = False
+            self.activity.done(len(self.ready))
+
+    def clear_locked(self) -> None:
+        """Drop every ready message (the queue is deleted; its lock held)."""
+        if self.counted:
+            self.activity.done(len(self.ready))
+        self.ready.clear()
 
     def __repr__(self) -> str:
         return f"<queue {self.name!r}: {len(self.ready)} ready>"
@@ -226,6 +378,9 @@ class Consumer(base.Consumer):
     The dispatch thread takes a batch of messages (as many as prefetch
     allows) under the queue's lock, then runs them one by one: `_take_locked`
     picks the next messages, `_run_one` runs one delivery and settles it.
+
+    A `stepped` consumer (stepping mode) has no dispatch thread: its
+    deliveries are run one at a time by `Transport.run` (see `_stepping`).
     """
 
     def __init__(
@@ -235,9 +390,12 @@ class Consumer(base.Consumer):
         handler: base.Handler,
         decode: base.Decoder | None,
         prefetch: int,
+        *,
+        stepped: bool = False,
     ) -> None:
         self.queue = queue.name
         self.prefetch = prefetch
+        self.stepped = stepped
         self._transport = transport
         self._q = queue
         self._handler = handler
@@ -259,13 +417,14 @@ class Consumer(base.Consumer):
         self._settled_here = 0  # settled on the dispatch thread, not yet deducted from _unsettled
         self._delivered = self._redelivered = self._acked = 0  # counted here, added to the stats per batch
         self._tokens = itertools.count()
+        self._step_thread: threading.Thread | None = None  # the thread running a step of this consumer
 
     def cancel(self, timeout: float = 10.0) -> None:
         """Stop taking messages; wait up to `timeout` for those handed over to settle, put the rest back."""
         deadline = time.monotonic() + timeout
         self._stop()
-        if threading.current_thread() is self._thread:
-            return  # called by our own handler: the dispatch thread stops after this delivery
+        if threading.current_thread() in (self._thread, self._step_thread):
+            return  # called by our own handler: this delivery settles once the handler returns
         if self._thread.is_alive():
             self._thread.join(max(0.0, deadline - time.monotonic()))
         with self._q.lock:
@@ -285,7 +444,7 @@ class Consumer(base.Consumer):
     def _stop(self) -> None:
         with self._q.lock:
             if not self._cancelled:
-                self._q.consumers -= 1
+                self._q.left_locked()
             self._cancelled = True
             if self._listed:
                 self._q.idle.remove(self)
@@ -307,6 +466,7 @@ class Consumer(base.Consumer):
         if unsettled:
             back = [(msg, ex, key, True, expiry) for msg, ex, key, _, expiry in unsettled]
             self._q.put_front_locked(back)
+            self._q.activity.done(len(back))
             self._transport._schedule_expiry(self._q, back)
 
     def _dispatch(self) -> None:
@@ -324,8 +484,7 @@ class Consumer(base.Consumer):
                 self._flush_stats()
         finally:
             with self._q.lock:
-                self._unsettled -= self._settled_here
-                self._settled_here = 0
+                self._deduct_settled_locked()
                 if taken:  # only after an error escaped a handler: let the queue have them again
                     self._give_up()
                 self._wakeup.notify_all()
@@ -335,8 +494,7 @@ class Consumer(base.Consumer):
         """Wait until there is room and a message, then take a batch; False once cancelled."""
         q = self._q
         with q.lock:
-            self._unsettled -= self._settled_here
-            self._settled_here = 0
+            self._deduct_settled_locked()
             while True:
                 if self._cancelled:
                     return False
@@ -357,6 +515,13 @@ class Consumer(base.Consumer):
                 q.idle.popleft()._wake()
         return True
 
+    def _deduct_settled_locked(self) -> None:
+        """Deduct the deliveries settled on the dispatch thread since last time (the queue lock held)."""
+        if self._settled_here:
+            self._unsettled -= self._settled_here
+            self._q.activity.done(self._settled_here)
+            self._settled_here = 0
+
     def _take_locked(self, limit: int) -> int:
         """Move up to `limit` ready messages from the queue to this consumer; how many it took."""
         ready, taken = self._q.ready, self._taken
@@ -368,22 +533,15 @@ class Consumer(base.Consumer):
 
     def _run_one(self, entry: _Entry) -> None:
         """Hand one taken message to the handler and settle it, now or when its future completes."""
-        message, exchange, routing_key, redelivered, expiry = entry
+        expiry = entry[4]
         if expiry is not None and expiry <= time.monotonic():
             self._transport._expire(self._q, entry)
             self._settled_here += 1
             return
         self._delivered += 1
-        if redelivered:
+        if entry[3]:
             self._redelivered += 1
-        headers = message.headers
-        if headers:  # a retried or dead-lettered message shows where it was first published
-            exchange = str(headers.get(m.ORIGINAL_EXCHANGE, exchange))
-            routing_key = str(headers.get(m.ORIGINAL_ROUTING_KEY, routing_key))
-            attempt = s.attempt_of(headers)
-        else:
-            attempt = 1
-        delivery = Delivery(message, self.queue, exchange, routing_key, redelivered, attempt, message.body)
+        delivery = self._delivery_of(entry)
         prepared = self._prepare(delivery)
         if not isinstance(prepared, Delivery):
             self._settle_now(entry, delivery, prepared)
@@ -414,6 +572,18 @@ class Consumer(base.Consumer):
                     return  # cancel timed out and put it back already
         self._settle_now(entry, delivery, self._decide(delivery, failure))
 
+    def _delivery_of(self, entry: _Entry) -> Delivery:
+        """The delivery of a message taken from the queue, before decoding."""
+        message, exchange, routing_key, redelivered, _ = entry
+        headers = message.headers
+        if headers:  # a retried or dead-lettered message shows where it was first published
+            exchange = str(headers.get(m.ORIGINAL_EXCHANGE, exchange))
+            routing_key = str(headers.get(m.ORIGINAL_ROUTING_KEY, routing_key))
+            attempt = s.attempt_of(headers)
+        else:
+            attempt = 1
+        return Delivery(message, self.queue, exchange, routing_key, redelivered, attempt, message.body)
+
     def _prepare(self, delivery: Delivery) -> Delivery | s.Settlement:
         """The delivery to hand to the handler, payload decoded; or the settlement of one not to run."""
         if self._decode is None:
@@ -441,6 +611,7 @@ class Consumer(base.Consumer):
         self._transport._settle(self._q, entry, delivery, self._decide(delivery, error))
         with self._q.lock:
             self._unsettled -= 1
+            self._q.activity.done(1)
             self._wakeup.notify_all()
 
     def _decide(self, delivery: Delivery, error: BaseException | None) -> s.Settlement:
@@ -466,7 +637,7 @@ class Consumer(base.Consumer):
             self._acked = 0
 
     def __repr__(self) -> str:
-        state = "cancelled" if self._cancelled else "running"
+        state = "cancelled" if self._cancelled else "stepped" if self.stepped else "running"
         return f"<memory {type(self).__name__} of {self.queue!r}, {state}>"
 
 
@@ -509,7 +680,7 @@ class _Server(Consumer):
         return settlement
 
 
-class Transport(base.Transport):
+class Transport(SteppingControls, base.Transport):
     """An in-process broker with RabbitMQ's observable semantics; see the module docstring."""
 
     def __init__(
@@ -518,9 +689,13 @@ class Transport(base.Transport):
         *,
         prefetch: int = base.DEFAULT_PREFETCH,
         confirm_window: int = base.DEFAULT_CONFIRM_WINDOW,
+        stepping: bool | None = None,
     ) -> None:
+        """Open a private broker; `stepping` (default: the URL's `stepping` parameter) steps events."""
         if scheme_of(url) != "memory":
             raise UnknownScheme(f"the memory transport cannot open {mask_password(url)!r}: use memory://")
+        if stepping is None:
+            stepping = _stepping_in(url)
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, not {prefetch}")
         if confirm_window < 1:
@@ -528,6 +703,10 @@ class Transport(base.Transport):
         self.url = mask_password(url)
         self.prefetch = prefetch
         self.confirm_window = confirm_window
+        self.stepping = stepping
+        """Whether event consumers wait for `run` instead of having dispatch threads."""
+        self._activity = _Activity()
+        self._stepper = Stepper(self)
         self._lock = threading.Lock()  # topology changes, consumers, calls, closing
         self._topology = Topology()
         self._queues: dict[str, _Queue] = {}
@@ -568,7 +747,7 @@ class Transport(base.Transport):
             self._install(remaining)
         for q in doomed:
             with q.lock:
-                q.ready.clear()
+                q.clear_locked()
         for consumer in consumers:  # RabbitMQ cancels the consumers of a deleted queue
             consumer._stop()
 
@@ -576,10 +755,11 @@ class Transport(base.Transport):
         if name in self._queues:
             return
         dlq = dead_letter_queue_name(name)
-        self._queues[name] = _Queue(name, policy=topology.retry_policy(name), dead_letter_to=dlq)
-        self._queues[dlq] = _Queue(dlq)
+        activity = self._activity
+        self._queues[name] = _Queue(name, activity, policy=topology.retry_policy(name), dead_letter_to=dlq)
+        self._queues[dlq] = _Queue(dlq, activity)
         for retry_name, delay in topology.retry_queues(name):
-            self._queues[retry_name] = _Queue(retry_name, ttl=delay, dead_letter_to=name)
+            self._queues[retry_name] = _Queue(retry_name, activity, ttl=delay, dead_letter_to=name)
 
     def _install(self, topology: Topology) -> None:
         exchanges = {"": _Exchange("", ExchangeType.DIRECT, [(n, q) for n, q in self._queues.items()])}
@@ -631,11 +811,20 @@ class Transport(base.Transport):
                 self._put_expiring(q, message, exchange, routing_key)
 
     def _put_expiring(self, q: _Queue, message: Message, exchange: str, routing_key: str) -> None:
+        if q.ttl is not None and self.stepping and not self._serves_retries_of(q):
+            # A retry queue of an event queue: the message waits for its release step, not for the clock.
+            q.put((message, exchange, routing_key, False, None))
+            return
         # The clock starts when the message enters the queue; the lower of message and queue TTL wins.
         ttls = [t for t in (message.expiration, q.ttl) if t is not None]
         entry = (message, exchange, routing_key, False, time.monotonic() + min(ttls))
         q.put(entry)
         self._schedule_expiry(q, [entry])
+
+    def _serves_retries_of(self, retry_queue: _Queue) -> bool:
+        """Whether the work queue of `retry_queue` serves requests (whose retries keep their timers)."""
+        work = self._queues.get(retry_queue.dead_letter_to or "")
+        return work is not None and work.served
 
     def _republish(self, queue: str, message: Message) -> bool:
         """Put `message` onto `queue` through the default exchange; False if the queue is gone."""
@@ -661,8 +850,11 @@ class Transport(base.Transport):
             ready = q.ready
             while ready and (expiry := ready[0][4]) is not None and expiry <= now:
                 expired.append(ready.popleft())
+            counted = q.counted
         for entry in expired:
             self._expire(q, entry)
+        if expired and counted:  # only now: where they went is counted already
+            self._activity.done(len(expired))
 
     def _expire(self, q: _Queue, entry: _Entry) -> None:
         """What the broker does with an expired message: route it to the queue's dead-letter target."""
@@ -689,8 +881,14 @@ class Transport(base.Transport):
         decode: base.Decoder | None = None,
         prefetch: int | None = None,
     ) -> Consumer:
-        """Call `handler` for each message of `queue` on a dispatch thread of its own."""
-        return self._start(Consumer(self, self._queue(queue), handler, decode, self._prefetch(prefetch)))
+        """Call `handler` for each message of `queue` on a dispatch thread of its own.
+
+        In stepping mode, the consumer has no thread: its deliveries are steps (`pending`, `run`).
+        """
+        consumer = Consumer(
+            self, self._queue(queue), handler, decode, self._prefetch(prefetch), stepped=self.stepping
+        )
+        return self._start(consumer)
 
     def serve(
         self,
@@ -703,7 +901,9 @@ class Transport(base.Transport):
         """Answer each request arriving on `queue` with `responder`, on a dispatch thread of its own."""
         if is_derived_queue(queue):
             raise TopologyError(f"queue {queue!r} is a dead-letter or retry queue: it cannot serve requests")
-        return self._start(_Server(self, self._queue(queue), responder, decode, self._prefetch(prefetch)))
+        q = self._queue(queue)
+        q.served = True
+        return self._start(_Server(self, q, responder, decode, self._prefetch(prefetch)))
 
     def _queue(self, name: str) -> _Queue:
         try:
@@ -723,8 +923,9 @@ class Transport(base.Transport):
             self._check_open()
             self._consumers.append(consumer)
             with consumer._q.lock:
-                consumer._q.consumers += 1
-            consumer._thread.start()
+                consumer._q.joined_locked()
+            if not consumer.stepped:
+                consumer._thread.start()
         return consumer
 
     def _forget(self, consumer: Consumer) -> None:
@@ -767,6 +968,7 @@ class Transport(base.Transport):
         with self._lock:
             self._check_open()
             self._calls[reply_to] = waiter
+            self._activity.add(1)
         try:
             error = self.publish(exchange, routing_key, request).exception(timeout)
             if error is not None:
@@ -779,6 +981,7 @@ class Transport(base.Transport):
         finally:
             with self._lock:
                 self._calls.pop(reply_to, None)
+            self._activity.done(1)
         if waiter.reply is None:
             raise TransportClosed(f"{self.url}: closed while waiting for a reply")
         return s.raise_if_error(waiter.reply)
@@ -809,6 +1012,59 @@ class Transport(base.Transport):
         """A snapshot of this transport's counters."""
         return self._stats.snapshot()
 
+    # Quiescence
+
+    def in_flight(self) -> int:
+        """Work the broker still has (0: idle).
+
+        Messages ready on consumed queues or waiting for a retry, deliveries
+        not settled yet, requests waiting for their reply.
+        """
+        return self._activity.live
+
+    def is_idle(self) -> bool:
+        """Whether nothing is left to do (`in_flight() == 0`).
+
+        No message ready on a consumed queue (held or not), none waiting for
+        a retry, no delivery unsettled, no request unanswered.
+        """
+        return self._activity.live == 0
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        """Block until `is_idle`; raise `TimeoutError`, saying what is still in flight, after `timeout`."""
+        activity = self._activity
+        with activity.changed:
+            activity.waiters += 1
+            try:
+                if activity.changed.wait_for(lambda: activity.live == 0, timeout):
+                    return
+            finally:
+                activity.waiters -= 1
+        raise TimeoutError(f"{self.url}: not idle after {timeout}s: {self._describe_activity()}")
+
+    def _describe_activity(self) -> str:
+        """What keeps the broker busy, for error messages (a snapshot taken queue by queue)."""
+        with self._lock:
+            queues = sorted(self._queues.values(), key=lambda q: q.name)
+            consumers = list(self._consumers)
+            calls = len(self._calls)
+        held = self._stepper.held()
+        parts = []
+        for q in queues:
+            with q.lock:
+                counted, ready = q.counted, len(q.ready)
+            if counted and ready:
+                what = "waiting for a retry" if q.ttl is not None else "ready"
+                parts.append(f"{q.name}: {ready} {what}{' (held)' if q.name in held else ''}")
+        for c in consumers:
+            with c._q.lock:
+                unsettled = c._unsettled - c._settled_here
+            if unsettled > 0:
+                parts.append(f"{c.queue}: {unsettled} delivered to {c!r}, not settled")
+        if calls:
+            parts.append(f"{calls} request(s) waiting for a reply")
+        return f"{self._activity.live} in flight ({'; '.join(parts) or 'settling'})"
+
     def close(self, timeout: float = 10.0) -> None:
         """Cancel every consumer (letting in-flight deliveries settle), stop the scheduler, fail calls."""
         with self._lock:
@@ -827,10 +1083,14 @@ class Transport(base.Transport):
         for waiter in waiters:
             waiter.resolve(None)
 
+    def __enter__(self) -> Transport:
+        return self
+
     def _check_open(self) -> None:
         if self._closed:
             raise TransportClosed(f"{self.url}: closed")
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<memory Transport {self.url}, {len(self._queues)} queues, {state}>"
+        mode = ", stepping" if self.stepping else ""
+        return f"<memory Transport {self.url}, {len(self._queues)} queues{mode}, {state}>"

@@ -1,0 +1,1 @@
+"""Unit tests of each service, run through the test harness."""
