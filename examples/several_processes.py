@@ -418,10 +418,16 @@ def stop_all(processes: Sequence[ServiceProcess]) -> None:
         process.wait_for_exit(deadline)
 
 
-def remove_topology(url: str, topology: Topology) -> None:
-    """Delete the run's exchanges and queues (with their dead-letter and retry queues)."""
-    with transports.connect(url) as transport:
-        transport.delete(topology)
+def remove_topology(broker: transports.Transport, topology: Topology) -> None:
+    """Delete the run's exchanges and queues (with their dead-letter and retry queues).
+
+    A failure here is reported but not raised: it must not hide the failure
+    that may have brought the run to an end.
+    """
+    try:
+        broker.delete(topology)
+    except transports.TransportError as error:
+        print(f"warning: could not remove the run's queues and exchanges: {error}", file=sys.stderr)
 
 
 def run(amqp_url: str | None, out: Callable[[str], None] = print) -> None:
@@ -452,7 +458,11 @@ def run(amqp_url: str | None, out: Callable[[str], None] = print) -> None:
         wiring = Wiring(SERVICES, prefix=prefix, retry=settings.retry)
         topology = wiring.topology()
         dead_letter_queues = {dead_letter_queue_name(queue.name) for queue in topology.queues}
-        stack.callback(remove_topology, url, topology)  # the last thing before the sink and node go
+        try:
+            broker = stack.enter_context(transports.connect(url))
+        except transports.TransportError as error:
+            raise Failed(f"cannot reach the broker at {mask_password(url)}: {error}") from None
+        stack.callback(remove_topology, broker, topology)  # once every process has stopped
 
         out(f"starting {len(SERVICES)} service processes on {mask_password(url)}, prefix {prefix}")
         log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="several-processes-")))

@@ -160,7 +160,6 @@ def bootstrap(
                 store=MemoryStore(),
                 publish=publish,
                 clock=clock,
-                new_id=new_id,
                 observe=observe,
                 faults=faults,
             )

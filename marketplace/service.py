@@ -116,7 +116,6 @@ class Context:
     store: Store
     publish: Publish
     clock: Callable[[], datetime]
-    new_id: Callable[[], str]
     observe: Observer | None = None
     faults: Callable[[str, str], None] | None = None
     """Called with (service, point) at 'before-commit' and 'after-commit': tests inject crashes."""
@@ -136,6 +135,7 @@ class Work:
         self.tx = tx
         self.now = now
         self._cause = cause
+        self._ids_made = 0
         self.outgoing: list[Envelope] = []
 
     @property
@@ -150,15 +150,22 @@ class Work:
         return self._cause.actor_id if isinstance(self._cause, Request) else None
 
     def new_id(self) -> str:
-        """A fresh id for a new thing."""
-        return self._service.context.new_id()
+        """A fresh id for a new thing, derived from the message being handled.
+
+        The n-th id made while handling a message is the same every time that
+        message is handled: a handling retried after a crash makes the same
+        ids, and two runs fed the same messages (memory or RabbitMQ, in any
+        interleaving) agree on every id.
+        """
+        self._ids_made += 1
+        return derived_id(self.cause_id, self._ids_made)
 
     def emit(self, event: Event) -> None:
         """Publish `event` once this work commits; refused unless the service declared it."""
         service = self._service
         if type(event) not in service.publishes:
             raise UndeclaredEvent(f"{service.name} does not publish {type(event).__name__}")
-        message_id = service.context.new_id()
+        message_id = self.new_id()
         cause = self._cause
         if isinstance(cause, Envelope):
             envelope = Envelope.caused_by(
@@ -352,6 +359,11 @@ class Service(pykka.ThreadingActor):
     def _fault(self, point: str) -> None:
         if self.context.faults is not None:
             self.context.faults(self.name, point)
+
+
+def derived_id(cause_id: str, n: int) -> str:
+    """The `n`-th id made because of message `cause_id`: 32 hex digits, unique as the cause is."""
+    return hashlib.blake2b(f"{cause_id}/{n}".encode(), digest_size=16).hexdigest()
 
 
 def command_digest(command: Command) -> str:

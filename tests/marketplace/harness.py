@@ -61,7 +61,7 @@ class ServiceHarness:
         self.store = MemoryStore()
         self.published: list[Envelope] = []
         self.service = service
-        self.context = Context(store=self.store, publish=self._publish, clock=self.clock, new_id=self.new_id)
+        self.context = Context(store=self.store, publish=self._publish, clock=self.clock)
         self.ref: pykka.ActorRef[Service] = service.start(self.context, None, **dependencies)
         self._event_ids = sequential_ids("msg")
 
