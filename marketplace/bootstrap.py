@@ -9,6 +9,8 @@ identical but for the transport.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -31,6 +33,9 @@ from .store import MemoryStore
 from .wiring import Wiring
 
 log = logging.getLogger(__name__)
+
+SETTLE_POLL = 0.01
+"""Seconds between two looks at the broker's queues while waiting for them to empty."""
 
 
 def utc_now() -> datetime:
@@ -69,6 +74,7 @@ class App:
         self._owns_transport = owns_transport
         self._removes_topology = removes_topology
         self._stopped = False
+        self._pause = threading.Event()  # never set: a wait that cannot be cut short
 
     @property
     def marketplace(self) -> Marketplace:
@@ -85,6 +91,38 @@ class App:
     def wait_until_quiet(self, timeout: float = 30.0) -> None:
         """Block until every event published here has been handled by each of its consumers."""
         self.flows.wait_until_quiet(timeout)
+
+    def wait_until_settled(self, timeout: float = 30.0) -> None:
+        """Block until nothing is left anywhere: stronger than `wait_until_quiet`, for tests.
+
+        Every handling owed is done (`flows`), the transport has nothing in
+        flight (no unconfirmed publish, no unsettled delivery, no waiting
+        request), and every queue and retry queue reads empty, twice in a row.
+        A dead-letter queue may hold messages: they are settled.
+        """
+        deadline = time.monotonic() + timeout
+        self.flows.wait_until_quiet(timeout)
+        topology = self.wiring.topology()
+        queues = [q.name for q in topology.queues]
+        queues += [name for q in topology.queues for name, _delay in topology.retry_queues(q.name)]
+        calm = 0
+        while calm < 2:
+            busy = self._busy(queues)
+            calm = 0 if busy else calm + 1
+            if busy and time.monotonic() > deadline:
+                raise TimeoutError(f"not settled after {timeout}s: {busy}")
+            if calm < 2:
+                self._pause.wait(SETTLE_POLL)
+
+    def _busy(self, queues: list[str]) -> str:
+        if self.flows.owed:
+            return f"{self.flows.owed} handlings owed"
+        if in_flight := self.transport.in_flight():
+            return f"{in_flight} in flight on the transport"
+        for queue in queues:
+            if size := self.transport.queue_size(queue):
+                return f"{size} messages on {queue}"
+        return ""
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the services (draining in-flight messages), then the transport."""
@@ -142,14 +180,14 @@ def bootstrap(
         prefix = f"run-{new_id()[:12]}." if isolate else ""
         removes_topology = isolate
     wiring = Wiring(SERVICES, prefix=prefix, retry=settings.retry)
-    owns_transport = transport is None
-    if transport is None:
-        transport = transports.connect(settings.transport_url)
-    flows = FlowTracker(wiring)
     tokens = None
     if gateway or any(service.name == "auth" for service in chosen):
         key = security.signing_key(settings.secret_key.encode() if settings.secret_key else None, demo=demo)
         tokens = security.Tokens(key, clock)
+    owns_transport = transport is None
+    if transport is None:
+        transport = transports.connect(settings.transport_url)
+    flows = FlowTracker(wiring)
     mailer = mailer or _mailer(settings)
     runners: list[ServiceRunner] = []
     try:

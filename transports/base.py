@@ -180,6 +180,17 @@ class Transport(ABC):
         """A snapshot of this transport's counters."""
 
     @abstractmethod
+    def in_flight(self) -> int:
+        """Work this transport has taken on and not finished: 0 once everything is settled.
+
+        Publishes not yet confirmed, deliveries handed to handlers and not yet
+        settled, requests waiting for their reply; the memory backend, being
+        the broker too, also counts messages waiting in consumed queues and
+        retry queues. (On RabbitMQ, messages waiting on the broker are seen
+        with `queue_size`.)
+        """
+
+    @abstractmethod
     def close(self, timeout: float = 10.0) -> None:
         """Stop consuming, drain in-flight work, wait for confirms, release everything."""
 

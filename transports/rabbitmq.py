@@ -325,6 +325,10 @@ class _Publisher:
         """Messages not yet confirmed."""
         return len(self._pending) + len(self._unconfirmed)
 
+    def waiting_calls(self) -> int:
+        """Requests waiting for their reply."""
+        return len(self._calls)
+
     def close(self) -> None:
         """Refuse new publishes; fail what is still unconfirmed and every waiting call."""
         self._closed = True
@@ -572,6 +576,11 @@ class Consumer(base.Consumer):
             target=self._work_loop, name=f"transports-consumer-{queue}", daemon=True
         )
 
+    @property
+    def unsettled(self) -> int:
+        """Deliveries received and not yet settled."""
+        return self._unsettled
+
     def start(self, timeout: float) -> None:
         """Start the worker, subscribe, and wait until the broker confirmed the subscription."""
         self._worker.start()
@@ -627,6 +636,8 @@ class Consumer(base.Consumer):
         generation = self._generation
 
         def on_message(_ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            with self._settled:
+                self._unsettled += 1  # counted from receipt, so in_flight never misses it
             self._work.put((generation, method, properties, body))
 
         channel.basic_consume(self.queue, on_message, callback=lambda _f: self._subscribed(channel))
@@ -727,7 +738,8 @@ class Consumer(base.Consumer):
             elif isinstance(item, tuple):
                 generation, method, properties, body = item
                 if generation != self._generation:
-                    continue  # its connection is gone; the broker redelivers it
+                    self._forget_delivery()  # its connection is gone; the broker redelivers it
+                    continue
                 self._run(generation, method.delivery_tag, _delivery(self.queue, method, properties, body))
             else:
                 item()
@@ -736,8 +748,6 @@ class Consumer(base.Consumer):
         self._stats.add("delivered")
         if delivery.redelivered:
             self._stats.add("redelivered")
-        with self._settled:
-            self._unsettled += 1  # settled, and decremented, in _settle
         if self._replying and settle.is_past_deadline(delivery.headers):
             expired = settle.dead_letter(delivery, m.REASON_EXPIRED, "the caller's deadline passed")
             self._apply(generation, tag, delivery, expired)
@@ -804,6 +814,9 @@ class Consumer(base.Consumer):
     def _settle(self, generation: int, tag: int, *, requeue: bool) -> None:
         self._ops.append((generation, requeue, tag))
         self._flush_ops.request()
+        self._forget_delivery()
+
+    def _forget_delivery(self) -> None:
         with self._settled:
             self._unsettled -= 1
             if self._unsettled == 0:
@@ -967,6 +980,14 @@ class Transport(base.Transport):
     def stats(self) -> base.TransportStats:
         """A snapshot of the counters."""
         return self._counter.snapshot()
+
+    def in_flight(self) -> int:
+        """Unconfirmed publishes, unsettled deliveries and unanswered requests of this transport."""
+        return (
+            self._publisher.outstanding()
+            + self._publisher.waiting_calls()
+            + sum(consumer.unsettled for consumer in list(self._consumers))
+        )
 
     def close(self, timeout: float = 10.0) -> None:
         """Cancel consumers (draining in-flight work), wait for confirms, close connections."""
