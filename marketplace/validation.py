@@ -193,3 +193,22 @@ def tuple_of(item_type: type, *, max_length: int) -> Validator:
                 raise ValidationError(attribute.name, f"item {item!r} is not a {item_type.__name__}")
 
     return validate
+
+
+def plain_text(*, blank: bool = False, max_length: int) -> Validator:
+    """Free text (see `validation.text`) without ASCII control characters other than tab and newlines.
+
+    Those control characters have no place in what people write to each other
+    or in an e-mail, and JSON spells each of them as a six-byte escape:
+    refusing them keeps every character within four bytes, so that the pages
+    of replies, sized for the codec's body limit, always fit.
+    """
+    free = text(blank=blank, max_length=max_length)
+
+    def validate(instance: object, attribute: Attribute[Any], value: object) -> None:
+        free(instance, attribute, value)
+        assert isinstance(value, str)
+        if any(char < " " and char not in "\t\n\r" for char in value):
+            raise ValidationError(attribute.name, "contains a control character other than tab or newline")
+
+    return validate

@@ -63,7 +63,10 @@ Responder = Callable[[Delivery], "bytes | Message"]
 Decoder = Callable[[Message], Any]
 """Turns a message into the payload handed to the handler; raising means undecodable."""
 
-DEFAULT_PREFETCH = 100
+DEFAULT_PREFETCH = 1000
+"""Unacknowledged deliveries per consumer. High, because handlers may hand deliveries on and
+settle them later (futures): a small window starves a fast consumer. A consumer competing
+with others for one queue may want less, for fairness."""
 DEFAULT_CONFIRM_WINDOW = 1000
 
 

@@ -93,8 +93,32 @@ def retry_queue_arguments(queue: str, delay: float) -> dict[str, Any]:
 DEAD_LETTER_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
 
 
+class _IOThread:
+    """One thread running pika's I/O loop, shared by the transport's connections."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = IOLoop()
+        self._thread = threading.Thread(target=self.loop.start, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start the loop's thread (once)."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the I/O thread (thread-safe)."""
+        self.loop.add_callback_threadsafe(callback)
+
+    def stop(self, timeout: float) -> None:
+        """Stop the loop and its thread, once every connection on it is closed."""
+        if self._thread.is_alive():
+            self.call_soon(self.loop.stop)
+            self._thread.join(timeout)
+        self.loop.close()
+
+
 class _Link:
-    """One pika `SelectConnection` in an I/O thread of its own, reconnecting by itself."""
+    """One pika `SelectConnection` on the shared I/O thread, reconnecting by itself."""
 
     def __init__(
         self,
@@ -103,22 +127,23 @@ class _Link:
         stats: base.StatsCounter,
         reconnect_delay: float,
         reconnect_max_delay: float,
+        io: _IOThread,
     ) -> None:
         self.name = name
         self._params = params
         self._stats = stats
         self._reconnect_delay = reconnect_delay
         self._reconnect_max_delay = reconnect_max_delay
-        self._ioloop = IOLoop()
+        self._io = io
+        self._ioloop = io.loop
         self._sessions: list[Any] = []
         self.connection: pika.SelectConnection | None = None
         self._open = threading.Event()
-        self._stopped = threading.Event()
+        self._closed = threading.Event()
         self._closing = False
         self._failures = 0
         self._opened_once = False
         self._last_error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"transports-rabbitmq-{name}", daemon=True)
 
     def add_session(self, session: Any) -> None:
         """Call `session.on_open(connection)` on every (re)connection, from the I/O thread."""
@@ -132,16 +157,16 @@ class _Link:
             self._sessions.remove(session)
 
     def start(self, timeout: float) -> None:
-        """Start the I/O thread and wait for the first connection."""
-        self._ioloop.add_callback_threadsafe(self._connect)
-        self._thread.start()
+        """Connect, and wait for the first connection."""
+        self._io.start()
+        self.call_soon(self._connect)
         if not self._open.wait(timeout):
             self.close(timeout=5)
             raise TransportError(f"could not connect ({self.name}): {self._last_error!r}")
 
     def call_soon(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the I/O thread (thread-safe)."""
-        self._ioloop.add_callback_threadsafe(callback)
+        self._io.call_soon(callback)
 
     @property
     def is_open(self) -> bool:
@@ -157,25 +182,15 @@ class _Link:
         return int(value) if isinstance(value, int) else None
 
     def close(self, timeout: float) -> None:
-        """Close the connection and stop the I/O thread."""
+        """Close the connection (the I/O thread goes on for the other connections)."""
         self._closing = True
-        if self._thread.is_alive():
-            self.call_soon(self._close_connection)
-            if not self._stopped.wait(timeout):
-                log.warning("%s: connection did not close in %.1fs; stopping its loop", self.name, timeout)
-                self._ioloop.add_callback_threadsafe(self._ioloop.stop)
-            self._thread.join(timeout)
-        self._ioloop.close()
-
-    def _run(self) -> None:
-        try:
-            self._ioloop.start()
-        finally:
-            self._stopped.set()
+        self.call_soon(self._close_connection)
+        if not self._closed.wait(timeout):
+            log.warning("%s: connection did not close in %.1fs", self.name, timeout)
 
     def _connect(self) -> None:
         if self._closing:
-            self._ioloop.stop()
+            self._closed.set()
             return
         self.connection = pika.SelectConnection(
             self._params,
@@ -204,14 +219,14 @@ class _Link:
         for session in list(self._sessions):
             session.on_lost()
         if self._closing:
-            self._ioloop.stop()
+            self._closed.set()
             return
         log.warning("%s: connection lost (%s); reconnecting", self.name, reason)
         self._retry_later(reason)
 
     def _retry_later(self, reason: BaseException) -> None:
         if self._closing:
-            self._ioloop.stop()
+            self._closed.set()
             return
         delay = min(self._reconnect_delay * 2**self._failures, self._reconnect_max_delay)
         self._failures += 1
@@ -222,7 +237,7 @@ class _Link:
         if self.connection is not None and not (self.connection.is_closed or self.connection.is_closing):
             self.connection.close()
         elif self.connection is None or self.connection.is_closed:
-            self._ioloop.stop()
+            self._closed.set()
 
 
 class _Wakeup:
@@ -249,7 +264,14 @@ class _Outgoing:
 
     __slots__ = ("exchange", "future", "is_reply", "message", "properties", "returned", "routing_key")
 
-    def __init__(self, exchange: str, routing_key: str, message: Message, is_reply: bool = False) -> None:
+    def __init__(
+        self,
+        exchange: str,
+        routing_key: str,
+        message: Message,
+        is_reply: bool = False,
+        message_id: str | None = None,
+    ) -> None:
         self.exchange = exchange
         self.routing_key = routing_key
         self.message = message
@@ -259,12 +281,48 @@ class _Outgoing:
         self.properties = pika.BasicProperties(
             delivery_mode=TRANSIENT if is_reply else PERSISTENT,
             headers=dict(message.headers) if message.headers else None,
-            message_id=message.message_id,
+            message_id=message.message_id or message_id,
             correlation_id=message.correlation_id,
             content_type=message.content_type,
             reply_to=message.reply_to,
             expiration=None if message.expiration is None else str(max(0, round(message.expiration * 1000))),
         )
+
+
+class _Window:
+    """How many publishes may await their confirm at once; publishers wait while it is full."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._used = 0
+        self._waiting = 0
+        self._freed = threading.Condition(threading.Lock())
+
+    def take(self, closed: Callable[[], bool]) -> None:
+        """Take a place, waiting while none is free; `TransportClosed` once `closed()`."""
+        with self._freed:
+            while self._used >= self._size and not closed():
+                self._waiting += 1
+                self._freed.wait(0.1)  # wakes early when a place frees; looks at `closed` meanwhile
+                self._waiting -= 1
+            if closed():
+                raise TransportClosed("transport is closed")
+            self._used += 1
+
+    def try_take(self) -> bool:
+        """Take a place if one is free, without waiting."""
+        with self._freed:
+            if self._used >= self._size:
+                return False
+            self._used += 1
+            return True
+
+    def give(self, count: int) -> None:
+        """Free `count` places."""
+        with self._freed:
+            self._used -= count
+            if self._waiting:
+                self._freed.notify(count)
 
 
 class _Call:
@@ -286,7 +344,7 @@ class _Publisher:
     def __init__(self, link: _Link, stats: base.StatsCounter, confirm_window: int) -> None:
         self._link = link
         self._stats = stats
-        self._window = threading.BoundedSemaphore(confirm_window)
+        self._window = _Window(confirm_window)
         self._pending: deque[_Outgoing] = deque()
         self._unconfirmed: dict[int, _Outgoing] = {}
         self._seq = 0
@@ -301,12 +359,7 @@ class _Publisher:
 
     def publish(self, item: _Outgoing) -> Future[None]:
         """Queue `item` for publishing; blocks while the confirm window is full."""
-        while not self._window.acquire(timeout=0.1):
-            if self._closed:
-                raise TransportClosed("transport closed while waiting to publish")
-        if self._closed:
-            self._window.release()
-            raise TransportClosed("transport is closed")
+        self._window.take(lambda: self._closed)
         self._pending.append(item)
         self._flush.request()
         return item.future
@@ -389,7 +442,7 @@ class _Publisher:
         item = _Outgoing(call.exchange, call.routing_key, call.message)
         call.sent = item.future
         item.future.add_done_callback(lambda f: self._request_sent(call, f))
-        if self._window.acquire(blocking=False):
+        if self._window.try_take():
             self._pending.append(item)
         else:  # never block the I/O thread: hand the wait to a thread of its own
             threading.Thread(target=self.publish, args=(item,), daemon=True).start()
@@ -453,11 +506,13 @@ class _Publisher:
         unconfirmed = self._unconfirmed
         if method.multiple:
             tag = method.delivery_tag
+            done = []
             while unconfirmed:
                 seq = next(iter(unconfirmed))
                 if seq > tag:
                     break
-                self._complete(unconfirmed.pop(seq), error)
+                done.append(unconfirmed.pop(seq))
+            self._complete_all(done, error)
         else:
             item = unconfirmed.pop(method.delivery_tag, None)
             if item is not None:
@@ -467,7 +522,7 @@ class _Publisher:
         for item in self._unconfirmed.values():
             if (
                 not item.returned
-                and item.message.message_id == properties.message_id
+                and item.properties.message_id == properties.message_id
                 and item.exchange == method.exchange
                 and item.routing_key == method.routing_key
             ):
@@ -481,22 +536,30 @@ class _Publisher:
         call.reply.set_result(_delivery(REPLY_TO, method, properties, body))
 
     def _complete(self, item: _Outgoing, error: BaseException | None) -> None:
-        self._window.release()
-        if item.future.done():
-            return
+        self._complete_all([item], error)
+
+    def _complete_all(self, items: list[_Outgoing], error: BaseException | None) -> None:
+        """Settle the futures of `items`, confirmed together (or all refused with `error`)."""
+        self._window.give(len(items))
+        published = 0
+        for item in items:
+            if item.future.done():
+                continue
+            failure = (
+                Unroutable(item.exchange, item.routing_key) if error is None and item.returned else error
+            )
+            if failure is None:
+                published += not item.is_reply
+                item.future.set_result(None)
+            else:
+                if isinstance(failure, Unroutable):
+                    self._stats.add("unroutable")
+                item.future.set_exception(failure)
+        if published:
+            self._stats.add("published", published)
         if not self._pending and not self._unconfirmed:
             with self.idle:
                 self.idle.notify_all()
-        if error is None and item.returned:
-            error = Unroutable(item.exchange, item.routing_key)
-        if error is None:
-            if not item.is_reply:
-                self._stats.add("published")
-            item.future.set_result(None)
-        else:
-            if isinstance(error, Unroutable):
-                self._stats.add("unroutable")
-            item.future.set_exception(error)
 
 
 def _missing_exchange(reason: BaseException) -> str | None:
@@ -571,7 +634,7 @@ class Consumer(base.Consumer):
         self._finished: set[int] = set()  # settled tags above _acked_upto (I/O thread)
         self._acks_sent = threading.Event()
         self._unsettled = 0
-        self._settled = threading.Condition()
+        self._settled = threading.Lock()  # guards _unsettled
         self._worker = threading.Thread(
             target=self._work_loop, name=f"transports-consumer-{queue}", daemon=True
         )
@@ -819,10 +882,8 @@ class Consumer(base.Consumer):
     def _forget_delivery(self) -> None:
         with self._settled:
             self._unsettled -= 1
-            if self._unsettled == 0:
-                self._settled.notify_all()
-                if self._cancelled:  # the worker may be waiting for this to stop
-                    self._work.put(_WAKE)
+            if self._unsettled == 0 and self._cancelled:  # the worker may be waiting for this to stop
+                self._work.put(_WAKE)
 
     def _reply(self, request: Delivery, reply: Message) -> None:
         reply_to = request.message.reply_to
@@ -860,6 +921,7 @@ class Transport(base.Transport):
         self._prefetch = prefetch
         self._counter = base.StatsCounter()
         self._topology = Topology()
+        self._exchanges: frozenset[str] = frozenset()  # declared exchange names, for publish's check
         self._topology_lock = threading.Lock()
         self._consumers: list[Consumer] = []
         self._closed = False
@@ -867,11 +929,12 @@ class Transport(base.Transport):
         self._id_prefix = uuid.uuid4().hex[:16] + "-"
         self._id_counter = itertools.count(1)
         self._admin = _Admin(url)
+        self._io = _IOThread("transports-rabbitmq-io")
         self._publish_link = _Link(
-            "publish", pika.URLParameters(url), self._counter, reconnect_delay, reconnect_max_delay
+            "publish", pika.URLParameters(url), self._counter, reconnect_delay, reconnect_max_delay, self._io
         )
         self._consume_link = _Link(
-            "consume", pika.URLParameters(url), self._counter, reconnect_delay, reconnect_max_delay
+            "consume", pika.URLParameters(url), self._counter, reconnect_delay, reconnect_max_delay, self._io
         )
         self._publisher = _Publisher(self._publish_link, self._counter, confirm_window)
         self._publish_link.add_session(self._publisher)
@@ -881,6 +944,7 @@ class Transport(base.Transport):
         except BaseException:
             self._publish_link.close(timeout=5)
             self._consume_link.close(timeout=5)
+            self._io.stop(timeout=5)
             raise
 
     @property
@@ -899,31 +963,25 @@ class Transport(base.Transport):
                 raise TopologyError(str(error)) from None
             self._admin.declare(topology)
             self._topology = merged
+            self._exchanges = frozenset(e.name for e in merged.exchanges)
 
     def delete(self, topology: Topology) -> None:
         """Delete the exchanges and queues of `topology` (with their derived queues)."""
         with self._topology_lock:
             self._admin.delete(topology)
             self._topology = self._topology.without(topology)
+            self._exchanges = frozenset(e.name for e in self._topology.exchanges)
 
     def publish(self, exchange: str, routing_key: str, message: Message) -> Future[None]:
         """Publish persistently with a confirm; see `transports.base`."""
         self._check_open()
         if message.headers:
             settle.check_headers(message.headers)
-        if exchange and not any(e.name == exchange for e in self._topology.exchanges):
+        if exchange and exchange not in self._exchanges:
             raise TopologyError(f"exchange {exchange!r} is not declared")
-        if message.message_id is None:  # returned messages are matched by id
-            message = Message(
-                message.body,
-                message.headers,
-                f"{self._id_prefix}{next(self._id_counter):x}",
-                message.correlation_id,
-                message.content_type,
-                message.expiration,
-                message.reply_to,
-            )
-        return self._publisher.publish(_Outgoing(exchange, routing_key, message))
+        # Every message gets an id: a returned message is matched by it.
+        message_id = None if message.message_id else f"{self._id_prefix}{next(self._id_counter):x}"
+        return self._publisher.publish(_Outgoing(exchange, routing_key, message, message_id=message_id))
 
     def consume(
         self,
@@ -950,7 +1008,7 @@ class Transport(base.Transport):
     def call(self, exchange: str, routing_key: str, message: Message, *, timeout: float) -> Delivery:
         """Send a request over direct reply-to and wait for its reply; see `transports.base`."""
         self._check_open()
-        if exchange and not any(e.name == exchange for e in self._topology.exchanges):
+        if exchange and exchange not in self._exchanges:
             raise TopologyError(f"exchange {exchange!r} is not declared")
         headers = dict(message.headers)
         headers[m.DEADLINE] = settle.deadline_after(timeout)
@@ -1004,6 +1062,7 @@ class Transport(base.Transport):
         self._publisher.close()
         self._consume_link.close(max(1.0, deadline - time.monotonic()))
         self._publish_link.close(max(1.0, deadline - time.monotonic()))
+        self._io.stop(max(1.0, deadline - time.monotonic()))
         self._admin.close()
 
     def _subscribe(

@@ -29,12 +29,12 @@ from ..validation import (
     member_of,
     name,
     optional,
+    plain_text,
     tuple_of,
     utc_datetime,
 )
 from ..validation import text as free_text
 from . import Command, Query, Reply
-from .order import plain_text
 
 MAX_MESSAGE_LENGTH = 1000
 MAX_OFFER_DESCRIPTION = 2000

@@ -28,6 +28,7 @@ from ..validation import (
     member_of,
     name,
     optional,
+    plain_text,
     rating,
     text,
     tuple_of,
@@ -40,26 +41,6 @@ MAX_NOTE_LENGTH = 2000
 ORDERS_PER_PAGE = 10
 """Orders in one page of `ListOrders`: a page of the longest summaries fits the codec's body limit."""
 MAX_PAGE = 10_000
-
-
-def plain_text(*, blank: bool = False, max_length: int) -> Validator:
-    """Free text (see `validation.text`) without ASCII control characters other than tab and newlines.
-
-    Those control characters have no place in what people write to each other
-    or in an e-mail, and JSON spells each of them as a six-byte escape:
-    refusing them keeps every character within four bytes, so that the pages
-    of replies, sized for the codec's body limit, always fit. (A candidate for
-    `marketplace.validation`.)
-    """
-    free = text(blank=blank, max_length=max_length)
-
-    def validate(instance: object, attribute: Attribute[Any], value: object) -> None:
-        free(instance, attribute, value)
-        assert isinstance(value, str)
-        if any(char < " " and char not in "\t\n\r" for char in value):
-            raise ValidationError(attribute.name, "contains a control character other than tab or newline")
-
-    return validate
 
 
 def _optional_instance_of(cls: type) -> Validator:

@@ -13,9 +13,19 @@ from datetime import datetime
 from attrs import field, frozen
 
 from ..events import ReviewKind
-from ..validation import cents, identifier, int_between, member_of, rating, text, tuple_of, utc_datetime
+from ..validation import (
+    cents,
+    identifier,
+    int_between,
+    member_of,
+    plain_text,
+    rating,
+    text,
+    tuple_of,
+    utc_datetime,
+)
 from . import Command, Query, Reply
-from .order import OrderStatus, plain_text
+from .order import OrderStatus
 
 MAX_COMMENT_LENGTH = 1000
 REVIEWS_PER_PAGE = 10
