@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from transports import RemoteError, RequestTimeout, Transport, TransportClosed, TransportError
 
@@ -94,6 +94,3 @@ class ServiceClient:
                 raise TypeError(f"{service} answered {request.type} with {type(result).__name__}")
             return result
         raise ServiceUnavailable(f"{service} did not answer {type(body).__name__}: {last_error}")
-
-
-Send = Callable[..., Any]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import pytest
 
+import transports
 from marketplace import mail
 from marketplace.bootstrap import App, bootstrap
 from marketplace.config import Settings
+from marketplace.errors import DomainError
 from tests.marketplace.harness import FakeClock, sequential_ids
+from transports import Delivery, Message, RequestTimeout, Transport
 
 FAST = Settings(kdf_cost=2**4, retry_attempts=4, retry_delay=0.02, request_timeout=10.0)
 PASSWORD = "correct horse battery"
@@ -30,7 +34,7 @@ class CrashOnce:
             raise RuntimeError(f"injected crash in {service} {point}")
 
 
-def start(faults: CrashOnce | None = None) -> App:
+def start(faults: Callable[[str, str], None] | None = None) -> App:
     """The whole marketplace in memory, with a recording mailer and deterministic ids and time."""
     return bootstrap(
         FAST,
@@ -120,3 +124,82 @@ def test_stopping_the_app_leaves_no_thread_running() -> None:
     sign_up(app, "alice")
     app.stop()
     assert [t.name for t in set(threading.enumerate()) - before] == []
+
+
+class CrashAlways:
+    """Crashes `service` at `point` on every message, forever."""
+
+    def __init__(self, service: str, point: str) -> None:
+        self.service = service
+        self.point = point
+        self.crashes = 0
+
+    def __call__(self, service: str, point: str) -> None:
+        if service == self.service and point == self.point:
+            self.crashes += 1
+            raise RuntimeError(f"injected crash in {service} {point}")
+
+
+def test_a_message_that_always_crashes_its_actor_is_dead_lettered_after_its_retries_not_lost() -> None:
+    faults = CrashAlways("users", "before-commit")
+    app = start(faults)
+    try:
+        app.marketplace.accounts.sign_up(
+            username="alice", email="alice@example.com", password=PASSWORD, country="Spain"
+        )
+        app.wait_until_quiet(10)
+        assert faults.crashes == FAST.retry_attempts
+        runner = next(r for r in app.runners if r.name == "users")
+        assert runner.supervisor is not None and runner.supervisor.restarts == FAST.retry_attempts
+        stats = app.transport.stats()
+        assert stats.dead_lettered == 1
+        assert app.transport.queue_size(app.wiring.events_queue("users") + ".dlq") == 1
+        # The restarted actor still answers.
+        with pytest.raises(DomainError) as refused:
+            app.marketplace.profiles.seller(seller_id="nobody")
+        assert refused.value.code == "not-found"
+    finally:
+        app.stop()
+
+
+class LosesFirstReply:
+    """A transport whose first call of `command` reaches the service but loses the reply."""
+
+    def __init__(self, transport: Transport, command: str) -> None:
+        self._transport = transport
+        self._command = command
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def call(self, exchange: str, routing_key: str, message: Message, *, timeout: float) -> Delivery:
+        reply = self._transport.call(exchange, routing_key, message, timeout=timeout)
+        if message.headers.get("x-request-type") == self._command and not self.lost:
+            self.lost += 1
+            raise RequestTimeout("the reply was lost on the way back")
+        return reply
+
+
+def test_the_gateway_retries_a_call_whose_reply_was_lost_and_the_service_applies_it_once() -> None:
+    inner = transports.connect("memory://")
+    lossy = LosesFirstReply(inner, "SignUp")
+    app = bootstrap(
+        FAST,
+        transport=cast(Transport, lossy),
+        mailer=mail.RecordingMailer(),
+        clock=FakeClock(),
+        new_id=sequential_ids(),
+        demo=True,
+    )
+    try:
+        user_id = sign_up(app, "alice")
+        assert lossy.lost == 1
+        mailer = app.mailer
+        assert isinstance(mailer, mail.RecordingMailer)
+        assert [e.to for e in mailer.sent] == ["alice@example.com"]  # one account, one e-mail
+        token = _verify_and_sign_in(app, "alice")
+        assert app.marketplace.session(token).user_id == user_id
+    finally:
+        app.stop()
+        inner.close()
