@@ -3,18 +3,22 @@
 Every strategy draws only values that the validators accept, so that a failure
 in a property test points at the code under test, not at the strategy.
 `EVENT_STRATEGIES` has one entry per class of `marketplace.events.REGISTRY`
-(a test checks it); `events()` draws any of them.
+(a test checks it); `events()` draws any of them. At the end, the arguments
+of the marketplace state machine's operations (`tests/properties`), and
+`drains()`, how a cascade of events drains on the stepping memory transport:
+in which order, with which faults.
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
 from marketplace.codec import Envelope
+from marketplace.commands.gig import MIN_PRICE_CENTS
 from marketplace.events import (
     MAX_DELIVERY_DAYS,
     MAX_SELLERS_PER_REQUEST,
@@ -43,6 +47,7 @@ from marketplace.events import (
     VerificationEmailRequested,
     VerificationReason,
 )
+from tests.properties.drain import FAULTS, Action, Drain, Move
 
 _VISIBLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 _ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
@@ -395,3 +400,45 @@ def envelopes(event: st.SearchStrategy[Event] | None = None) -> st.SearchStrateg
         causation_id=st.none() | ids(),
         event=events() if event is None else event,
     )
+
+
+# The marketplace's state machine (tests/properties): its operations' arguments, and how cascades drain.
+
+
+def gig_prices() -> st.SearchStrategy[int]:
+    """Prices of gigs and offers, in cents: under and over the 5000 cents of the small-order surcharge."""
+    return st.integers(min_value=MIN_PRICE_CENTS, max_value=20_000)
+
+
+def delivery_days() -> st.SearchStrategy[int]:
+    """Days to deliver a gig or an offer."""
+    return st.integers(min_value=1, max_value=14)
+
+
+def extension_days() -> st.SearchStrategy[int]:
+    """Extra days a seller asks for."""
+    return st.integers(min_value=1, max_value=7)
+
+
+def review_comments() -> st.SearchStrategy[str]:
+    """What a reviewer writes (sometimes nothing)."""
+    return st.sampled_from(["", "Great work.", "Slow, but worth it."])
+
+
+def moves(actions: Collection[Action]) -> st.SearchStrategy[Move]:
+    """A move of a drain: which pending step, and one of `actions` (mostly a plain delivery) with it.
+
+    Where `actions` hold queues, moves may also release them before the drain's end.
+    """
+    chosen = set(actions) | ({Action.RELEASE} if Action.HOLD in actions else set())
+    faults = sorted(chosen - {Action.DELIVER}, key=list(Action).index)
+    # A plain delivery first, so that moves shrink to it, and as often as all faults together.
+    choices = [Action.DELIVER] * max(1, len(faults)) + faults
+    return st.builds(Move, pick=st.integers(min_value=0, max_value=7), action=st.sampled_from(choices))
+
+
+def drains(
+    actions: Collection[Action] = FAULTS, *, min_moves: int = 0, max_moves: int = 12
+) -> st.SearchStrategy[Drain]:
+    """How to drain the cascades of one operation: `min_moves` to `max_moves` moves with `actions`."""
+    return st.lists(moves(actions), min_size=min_moves, max_size=max_moves).map(Drain)

@@ -102,7 +102,12 @@ def _link_token(mailer: mail.RecordingMailer, to: str, path: str) -> str:
     raise AssertionError(f"no {path} link e-mailed to {to}: {[e.subject for e in mailer.sent_to(to)]}")
 
 
-def _start(settings: Settings, transport: transports.Transport, clock: FakeClock, **options: object) -> App:
+def _start(
+    settings: Settings,
+    transport: transports.Transport,
+    clock: FakeClock,
+    faults: Callable[[str, str], None] | None = None,
+) -> App:
     return bootstrap(
         settings,
         transport=transport,
@@ -110,7 +115,7 @@ def _start(settings: Settings, transport: transports.Transport, clock: FakeClock
         clock=clock,
         new_id=sequential_ids(),
         demo=True,
-        **options,  # type: ignore[arg-type]
+        faults=faults,
     )
 
 
