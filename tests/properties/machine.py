@@ -4,9 +4,9 @@ Each rule is what users do through the gateway: sign up, become a seller,
 create, pause, resume or delete a gig, send, accept and order a custom offer,
 order a gig (a few times in a row, sometimes), deliver, ask for and decide an
 extension, complete every delivered order (a client's burst, a minute apart),
-cancel, review; one rule tries what the model says must be refused (review
-twice, deliver someone else's order, order a paused gig...), and one puts a
-message nobody can decode on a queue. The model says beforehand whether each
+cancel, review, search the market; one rule tries what the model says must be
+refused (review twice, deliver someone else's order, order a paused gig...),
+and one puts a message nobody can decode on a queue. The model says beforehand whether each
 operation is refused, and with which code; the reply is checked against it.
 
 A rule starts at quiescence and ends once its cascade of events is settled:
@@ -69,7 +69,7 @@ from .model import (
     Ratings,
     User,
 )
-from .observation import Observation, differences, observe
+from .observation import Observation, differences, observe, search
 from .systems import PASSWORD, SteppedMemory, System
 
 T = TypeVar("T")
@@ -366,6 +366,29 @@ class MarketplaceMachine(RuleBasedStateMachine):
         """A party of a completed order reviews the other (refused if they did already)."""
         self._begin(drain)
         self._review(order, Party(side), rating, comment)
+
+    # Searching.
+
+    @rule(
+        max_price_cents=st.none() | strategies.gig_prices(),
+        max_delivery_days=st.none() | strategies.delivery_days(),
+    )
+    def search_the_market(self, max_price_cents: int | None, max_delivery_days: int | None) -> None:
+        """Someone looks for gigs within a budget and a time: the active ones that fit, oldest first."""
+        expected = [
+            self.model.gig_of(gig).gig_id
+            for gig in self.model.gigs_within(max_price_cents, max_delivery_days)
+        ]
+        for system in self.systems:
+            found = search(
+                system.market, max_price_cents=max_price_cents, max_delivery_days=max_delivery_days
+            )
+            _agree(
+                f"the gigs found on {system.name} for at most {max_price_cents} cents "
+                f"and {max_delivery_days} days",
+                gig_service=[gig.gig_id for gig in found],
+                model=expected,
+            )
 
     # Refusals and bad input.
 

@@ -317,6 +317,15 @@ class Model:
             if not statuses or listing.status in statuses
         ]
 
+    def gigs_within(self, max_price_cents: int | None, max_delivery_days: int | None) -> list[Gig]:
+        """The active gigs within a budget and a time (`None`: no limit)."""
+        return [
+            gig
+            for gig in self.gigs(GigStatus.ACTIVE)
+            if (max_price_cents is None or self.listings[gig].price_cents <= max_price_cents)
+            and (max_delivery_days is None or self.listings[gig].delivery_days <= max_delivery_days)
+        ]
+
     def orders(self, *statuses: OrderStatus) -> list[Order]:
         """The orders with one of `statuses` (any status when none given)."""
         return [order for order, job in sorted(self.jobs.items()) if not statuses or job.status in statuses]

@@ -85,6 +85,17 @@ def observe(system: System, model: Model) -> Observation:
     )
 
 
+def search(
+    market: Marketplace, *, max_price_cents: int | None, max_delivery_days: int | None
+) -> tuple[GigView, ...]:
+    """Every gig a search of the market within a budget and a time finds, all pages read."""
+    return _every_page(
+        lambda page: market.gigs.search(
+            max_price_cents=max_price_cents, max_delivery_days=max_delivery_days, page=page
+        )
+    )
+
+
 def _own_gigs(seller: Session) -> tuple[GigView, ...]:
     page = seller.gigs.of_seller(seller_id=seller.user_id)
     assert page.total == len(page.items), f"{seller} has more gigs than a page shows: {page.total}"

@@ -13,11 +13,12 @@ from tests import strategies
 from .drain import Action
 from .machine import MarketplaceMachine
 from .systems import OnRabbitMQ, SteppedMemory, System
-from .test_machine import BROKER_STEPS, fewer_examples, threads_started_since
+from .test_machine import BROKER_STEPS, LONG_RUN, fewer_examples, threads_started_since
 
 
 @pytest.mark.rabbitmq
 @pytest.mark.slow
+@LONG_RUN
 def test_the_same_operations_end_the_same_on_memory_and_on_rabbitmq(rabbitmq_url: str) -> None:
     class MarketplaceOnMemoryAndRabbitMQ(MarketplaceMachine):
         """Two marketplaces, one per transport, with the same ids and clock, driven by the same rules.

@@ -16,6 +16,8 @@ from .drain import FAULTS, Drain
 from .machine import MarketplaceMachine
 from .systems import OnRabbitMQ, SteppedMemory, System
 
+LONG_RUN = pytest.mark.timeout(900)
+"""The safety net against hangs for a whole Hypothesis run of the machine (each wait inside has its own)."""
 STEPS = 36
 """Steps per example on memory (the issue asks for at least 30)."""
 BROKER_STEPS = 30
@@ -51,6 +53,7 @@ _memory_machine = get_state_machine_test(
 
 # `wraps` keeps the marks of a Hypothesis test, so that `--hypothesis-show-statistics` shows the faults.
 @pytest.mark.slow
+@LONG_RUN
 @functools.wraps(_memory_machine)
 def test_every_story_holds_on_memory_whatever_the_faults() -> None:
     before = set(threading.enumerate())
@@ -61,6 +64,7 @@ def test_every_story_holds_on_memory_whatever_the_faults() -> None:
 
 @pytest.mark.rabbitmq
 @pytest.mark.slow
+@LONG_RUN
 def test_every_story_holds_on_rabbitmq(rabbitmq_url: str) -> None:
     class MarketplaceOnRabbitMQ(MarketplaceMachine):
         """The marketplace on RabbitMQ, no faults injected; each rule waits until everything is settled."""
