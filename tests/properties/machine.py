@@ -170,10 +170,13 @@ class MarketplaceMachine(RuleBasedStateMachine):
     """How rules drain their cascades on a stepped system (RabbitMQ ignores the moves)."""
     faults_seen: ClassVar[Counter[Action]] = Counter()
     """How often each fault was applied, over every example of this class (each subclass has its own)."""
+    runs_by_steps: ClassVar[Counter[int]] = Counter()
+    """How many examples of this class ran each number of steps (the opening of the market is the first)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.faults_seen = Counter()
+        cls.runs_by_steps = Counter()
 
     def start(self) -> list[System]:
         """The systems this machine drives, running on `self.clock`."""
@@ -188,10 +191,12 @@ class MarketplaceMachine(RuleBasedStateMachine):
         self._bad_messages = 0
         self._refusals = 0
         self._gig_changes = 0
+        self._rules_run = 0
         self.systems = self.start()
 
     def teardown(self) -> None:
-        """Stop every system (all of them, even if one fails to stop)."""
+        """Count the steps this example ran; stop every system (all of them, even if one fails to stop)."""
+        self.runs_by_steps[self._rules_run] += 1
         with ExitStack() as stopping:
             for system in self.systems:
                 stopping.callback(system.stop)
@@ -375,6 +380,7 @@ class MarketplaceMachine(RuleBasedStateMachine):
     )
     def search_the_market(self, max_price_cents: int | None, max_delivery_days: int | None) -> None:
         """Someone looks for gigs within a budget and a time: the active ones that fit, oldest first."""
+        self._begin(Drain())  # a query: nothing to drain
         expected = [
             self.model.gig_of(gig).gig_id
             for gig in self.model.gigs_within(max_price_cents, max_delivery_days)
@@ -886,6 +892,7 @@ class MarketplaceMachine(RuleBasedStateMachine):
 
     def _begin(self, drain: Drain) -> None:
         """A rule starts: a minute passes; `drain` says how its cascades drain."""
+        self._rules_run += 1
         self._moves = list(drain.moves)
         self._tick()
 

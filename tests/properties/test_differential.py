@@ -13,7 +13,13 @@ from tests import strategies
 from .drain import Action
 from .machine import MarketplaceMachine
 from .systems import OnRabbitMQ, SteppedMemory, System
-from .test_machine import BROKER_STEPS, LONG_RUN, fewer_examples, threads_started_since
+from .test_machine import (
+    BROKER_STEPS,
+    LONG_RUN,
+    assert_every_example_ran,
+    fewer_examples,
+    threads_started_since,
+)
 
 
 @pytest.mark.rabbitmq
@@ -46,5 +52,7 @@ def test_the_same_operations_end_the_same_on_memory_and_on_rabbitmq(rabbitmq_url
             stateful_step_count=BROKER_STEPS,
             suppress_health_check=[HealthCheck.too_slow],
         ),
+        _min_steps=BROKER_STEPS,
     )
+    assert_every_example_ran(MarketplaceOnMemoryAndRabbitMQ, fewer_examples(20), BROKER_STEPS)
     assert threads_started_since(before) == []
