@@ -12,7 +12,6 @@ empty). Each system is stopped, and its broker names removed, at teardown.
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from marketplace import mail
 from marketplace.bootstrap import App, bootstrap
 from marketplace.config import Settings
 from marketplace.gateway import Marketplace, Session
+from tests.marketplace.apps import link_token
 from tests.marketplace.harness import FakeClock, sequential_ids
 from transports import Message, dead_letter_queue_name
 from transports.memory import Transport as MemoryTransport
@@ -73,7 +73,7 @@ class System:
 
     def sign_in(self, user: User) -> None:
         """Verify the user's address with the link e-mailed to them, and sign them in."""
-        token = _link_token(self.mailer, user.email, "/verify-email")
+        token = link_token(self.mailer, user.email, "/verify-email")
         self.market.accounts.verify_email(token=token)
         signed_in = self.market.accounts.sign_in(email=user.email, password=PASSWORD)
         self.sessions[user] = self.market.session(signed_in.token)
@@ -91,15 +91,6 @@ class System:
     def stop(self) -> None:
         """Stop the marketplace and release its broker."""
         raise NotImplementedError
-
-
-def _link_token(mailer: mail.RecordingMailer, to: str, path: str) -> str:
-    """The token of the last link to `path` e-mailed to `to`."""
-    for email in reversed(mailer.sent_to(to)):
-        match = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_.\-]+)", email.body)
-        if match:
-            return match.group(1)
-    raise AssertionError(f"no {path} link e-mailed to {to}: {[e.subject for e in mailer.sent_to(to)]}")
 
 
 def _start(

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import run_state_machine_as_test
 
 from tests import strategies
 
 from .drain import Action
 from .machine import MarketplaceMachine
+from .running import BROKER_STEPS, LONG_RUN, fewer_examples, run_every_example
 from .systems import OnRabbitMQ, SteppedMemory, System
-from .test_machine import (
-    BROKER_STEPS,
-    LONG_RUN,
-    assert_every_example_ran,
-    fewer_examples,
-    threads_started_since,
-)
 
 
 @pytest.mark.rabbitmq
@@ -44,15 +34,4 @@ def test_the_same_operations_end_the_same_on_memory_and_on_rabbitmq(rabbitmq_url
                 memory.stop()
                 raise
 
-    before = set(threading.enumerate())
-    run_state_machine_as_test(
-        MarketplaceOnMemoryAndRabbitMQ,
-        settings=settings(
-            max_examples=fewer_examples(20),
-            stateful_step_count=BROKER_STEPS,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-        _min_steps=BROKER_STEPS,
-    )
-    assert_every_example_ran(MarketplaceOnMemoryAndRabbitMQ, fewer_examples(20), BROKER_STEPS)
-    assert threads_started_since(before) == []
+    run_every_example(MarketplaceOnMemoryAndRabbitMQ, examples=fewer_examples(20), steps=BROKER_STEPS)
