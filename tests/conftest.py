@@ -60,6 +60,15 @@ def in_ci() -> bool:
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
 
 
+def pytest_report_header() -> str:
+    """Say, at the top of every run, which Hypothesis profile runs and what a missing broker means."""
+    profile = settings.default
+    assert profile is not None
+    name = settings.get_current_profile_name()
+    broker = "a failure (CI)" if in_ci() else "a skip"
+    return f"hypothesis profile: {name} ({profile.max_examples} examples); missing broker: {broker}"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `rabbitmq` every test that uses a broker fixture, directly or through other fixtures."""
     for item in items:
