@@ -1035,14 +1035,8 @@ def _order_review_facts(review: Any) -> tuple[object, ...]:
 
 def _jobs(orders: Sequence[OrderSummary], seller_id: str) -> Jobs:
     """A seller's jobs as their orders in the order service imply."""
-    mine = [order for order in orders if order.seller_id == seller_id]
-    return Jobs(
-        ongoing=sum(order.status in (OrderStatus.PLACED, OrderStatus.DELIVERED) for order in mine),
-        completed=sum(order.status is OrderStatus.COMPLETED for order in mine),
-        cancelled=sum(order.status is OrderStatus.CANCELLED for order in mine),
-        earnings_cents=sum(
-            order.seller_earnings_cents for order in mine if order.status is OrderStatus.COMPLETED
-        ),
+    return Jobs.of(
+        (order.status, order.seller_earnings_cents) for order in orders if order.seller_id == seller_id
     )
 
 

@@ -54,33 +54,25 @@ class User(_Shown):
 
 
 @dataclass(frozen=True, repr=False, order=True)
-class Gig(_Shown):
+class _Numbered(_Shown):
+    """The n-th thing of its kind, shown as `Kind(n)` (two kinds never compare equal)."""
+
+    number: int
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.number})"
+
+
+class Gig(_Numbered):
     """The n-th gig created."""
 
-    number: int
 
-    def __repr__(self) -> str:
-        return f"Gig({self.number})"
-
-
-@dataclass(frozen=True, repr=False, order=True)
-class Offer(_Shown):
+class Offer(_Numbered):
     """The n-th custom offer sent."""
 
-    number: int
 
-    def __repr__(self) -> str:
-        return f"Offer({self.number})"
-
-
-@dataclass(frozen=True, repr=False, order=True)
-class Order(_Shown):
+class Order(_Numbered):
     """The n-th order placed."""
-
-    number: int
-
-    def __repr__(self) -> str:
-        return f"Order({self.number})"
 
 
 class Attempt(_Shown):
@@ -254,6 +246,22 @@ class Jobs:
     completed: int
     cancelled: int
     earnings_cents: int
+
+    @classmethod
+    def of(cls, orders: Iterable[tuple[OrderStatus, int]]) -> Jobs:
+        """The figures of these orders, each given as its status and what it earns the seller."""
+        counts: Counter[OrderStatus] = Counter()
+        earnings = 0
+        for status, seller_earnings_cents in orders:
+            counts[status] += 1
+            if status is OrderStatus.COMPLETED:
+                earnings += seller_earnings_cents
+        return cls(
+            ongoing=counts[OrderStatus.PLACED] + counts[OrderStatus.DELIVERED],
+            completed=counts[OrderStatus.COMPLETED],
+            cancelled=counts[OrderStatus.CANCELLED],
+            earnings_cents=earnings,
+        )
 
 
 @dataclass(frozen=True)
@@ -640,14 +648,8 @@ class Model:
 
     def jobs_of(self, seller: User) -> Jobs:
         """The seller's jobs: placed or delivered, completed, cancelled; and the earnings of the completed."""
-        jobs = [job for job in self.jobs.values() if job.seller == seller]
-        return Jobs(
-            ongoing=sum(job.status in (OrderStatus.PLACED, OrderStatus.DELIVERED) for job in jobs),
-            completed=sum(job.status is OrderStatus.COMPLETED for job in jobs),
-            cancelled=sum(job.status is OrderStatus.CANCELLED for job in jobs),
-            earnings_cents=sum(
-                job.seller_earnings_cents for job in jobs if job.status is OrderStatus.COMPLETED
-            ),
+        return Jobs.of(
+            (job.status, job.seller_earnings_cents) for job in self.jobs.values() if job.seller == seller
         )
 
     def total_gigs(self, seller: User) -> int:
